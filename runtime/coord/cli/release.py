@@ -1,0 +1,70 @@
+"""coord-release: close my claim(s) and log it."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Optional
+
+from coord.claims import LogEvent, check_note, new_event_id
+from coord.cli import common
+from coord.config import Config
+from coord.errors import CoordError, UsageError
+from coord.state import State
+from coord.textline import escape
+
+NAME = "release"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = common.parser(
+        NAME,
+        "Close my claim and log it. With one claim held, that one; with several,\n"
+        "name it with --topic or close them all with --all.",
+    )
+    parser.add_argument("note", nargs="?", default="", help="what became of the work")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--topic", help="the topic of the claim to close, as claimed")
+    which.add_argument("--all", action="store_true", help="close every claim I hold")
+    return parser
+
+
+def release(args: argparse.Namespace, config: Config) -> int:
+    note = check_note(args.note)
+    state = State(config)
+    held = state.my_claims()
+    if args.all:
+        closing = held
+    elif args.topic is not None:
+        closing = [claim for claim in held if claim.topic == args.topic]
+        if not closing:
+            raise CoordError(
+                f"I hold no claim on {escape(args.topic)[:80]!r}; see coord-check --mine"
+            )
+    elif len(held) > 1:
+        raise UsageError(f"I hold {len(held)} claims; name one with --topic, or use --all")
+    else:
+        closing = held
+    if not closing:
+        print("no claim to release")
+        return 0
+
+    now = config.now()
+    suffix = f" (note: {note})" if note else ""
+    events = [
+        LogEvent(now, config.yoda_id, "RELEASE", new_event_id(), claim.topic + suffix)
+        for claim in closing
+    ]
+    keep = [claim for claim in held if claim not in closing]
+    subject = (
+        closing[0].topic.splitlines()[0][:60] if len(closing) == 1 else f"{len(closing)} claims"
+    )
+    outcome = state.change(keep, events, f"release: {subject}")
+    for warning in outcome.warnings:
+        common.warn(NAME, warning)
+    for claim in closing:
+        print(f"released {escape(claim.topic)[:80]} ({outcome.commit[:10]})")
+    return 0
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    return common.run(NAME, build_parser, release, argv)

@@ -1,0 +1,241 @@
+"""The durable bus: claims and the log in the state clone, carried by git.
+
+Every change follows the same path: take the clone's lock, write the files,
+commit, then push, rebasing onto the remote and retrying when others pushed
+first. When the remote cannot be reached the commit stays local and the next
+:func:`sync` delivers it.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from coord.claims import (
+    LOG_HEADER,
+    Claim,
+    ClaimFile,
+    ClaimFileError,
+    LogEvent,
+    format_event,
+    new_event_id,
+    parse_claims,
+    read_claim_dir,
+    render_claims,
+)
+from coord.config import Config
+from coord.errors import CoordError
+from coord.gitrepo import GitError, Repo, open_clone
+
+PUSH_ATTEMPTS = 8
+
+# A .gitattributes line that makes every concurrent append to the log merge
+# cleanly: git's union driver keeps the lines of both sides.
+LOG_ATTRIBUTES = "log.md merge=union\n"
+
+
+@dataclass
+class Outcome:
+    """What a change to the state did, for the command to report."""
+
+    commit: Optional[str] = None
+    pushed: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+
+class State:
+    """The coordination folder inside the state clone, seen from one Yoda."""
+
+    def __init__(self, config: Config):
+        self.config = config
+        identity = (config.yoda_id, f"{config.yoda_id}@{config.host}.coord")
+        self.repo: Repo = open_clone(config.state, identity)
+        self.root = config.state / config.coord_dir
+        self.claims_dir = self.root / "claims"
+        self.log_path = self.root / "log.md"
+        self._pending_warnings: list[str] = []
+
+    # -- reading ---------------------------------------------------------
+
+    def claim_files(self) -> list[ClaimFile]:
+        return read_claim_dir(self.claims_dir)
+
+    def my_claims(self) -> list[Claim]:
+        """My own claims; a damaged file of mine is an error I must see."""
+        path = self.claims_dir / f"{self.config.yoda_id}.md"
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return []
+        try:
+            return parse_claims(self.config.yoda_id, text)
+        except ClaimFileError as error:
+            raise CoordError(f"{path} is damaged ({error}); fix or delete it") from None
+
+    def branch(self) -> str:
+        branch = self.config.branch or self.repo.head_branch()
+        if not branch:
+            raise CoordError(f"{self.config.state} is on a detached HEAD; set COORD_BRANCH")
+        return branch
+
+    # -- writing ---------------------------------------------------------
+
+    def _prepare(self) -> None:
+        """Recover from interrupted work and make sure the folder has its shape."""
+        aborted = self.repo.abort_unfinished()
+        if aborted:
+            self._note(f"aborted an unfinished {aborted} left in {self.config.state}")
+        branch = self.branch()
+        if self.repo.head_branch() != branch:
+            # The branch may exist locally, only on the remote (checkout makes a
+            # tracking branch), or nowhere yet (start it here).
+            if self.repo.run("checkout", "--quiet", branch, check=False).returncode != 0:
+                self.repo.run("checkout", "--quiet", "-b", branch)
+        self.claims_dir.mkdir(parents=True, exist_ok=True)
+        attributes = self.root / ".gitattributes"
+        if not attributes.exists():
+            attributes.write_text(LOG_ATTRIBUTES, encoding="utf-8")
+        if not self.log_path.exists():
+            self.log_path.write_text(LOG_HEADER, encoding="utf-8")
+        # The same rule privately, in case the shared .gitattributes is edited away.
+        info = self.repo.git_dir() / "info" / "attributes"
+        rule = f"/{self.config.coord_dir}/{LOG_ATTRIBUTES}"
+        current = info.read_text(encoding="utf-8") if info.exists() else ""
+        if rule not in current:
+            info.parent.mkdir(parents=True, exist_ok=True)
+            info.write_text(current + rule, encoding="utf-8")
+
+    def _note(self, message: str) -> None:
+        self._pending_warnings.append(message)
+
+    def take_warnings(self) -> list[str]:
+        """Warnings gathered since the last call (unreachable remote, recoveries)."""
+        taken, self._pending_warnings = self._pending_warnings, []
+        return taken
+
+    def change(
+        self,
+        claims: Optional[list[Claim]],
+        events: list[LogEvent],
+        message: str,
+    ) -> Outcome:
+        """Write my claims (None leaves them) and append *events*, commit, push."""
+        with self.repo.locked():
+            self._prepare()
+            mine = self.claims_dir / f"{self.config.yoda_id}.md"
+            if claims is not None:
+                if claims:
+                    _write_atomically(mine, render_claims(self.config.yoda_id, claims))
+                elif mine.exists():
+                    mine.unlink()
+            with open(self.log_path, "a", encoding="utf-8") as log:
+                log.write("".join(format_event(event) for event in events))
+            self.repo.run("add", "--all", "--", self.config.coord_dir)
+            trailer = f"Coord-Yoda: {self.config.yoda_id}"
+            self.repo.run(
+                "commit",
+                "--quiet",
+                "--no-verify",
+                "--allow-empty",
+                "-m",
+                message,
+                "-m",
+                trailer,
+            )
+            commit = self.repo.out("rev-parse", "HEAD").strip()
+            pushed = self._deliver()
+        return Outcome(commit, pushed, self.take_warnings())
+
+    def sync(self) -> Outcome:
+        """Fetch, rebase onto the remote, push what has not reached it."""
+        with self.repo.locked():
+            self._prepare()
+            pushed = self._deliver(always_fetch=True)
+        return Outcome(None, pushed, self.take_warnings())
+
+    def refresh(self) -> bool:
+        """Fetch and fast-forward without pushing; False when the remote is unreachable."""
+        with self.repo.locked():
+            self._prepare()
+            return self._integrate()
+
+    # -- the delivery loop -------------------------------------------------
+
+    def _fetch(self) -> bool:
+        result = self.repo.run("fetch", "--quiet", "--prune", "origin", check=False)
+        if result.returncode != 0:
+            self._note(
+                "remote unreachable, changes kept in the state clone for the next sync: "
+                + _last_line(result.stderr)
+            )
+            return False
+        return True
+
+    def _integrate(self) -> bool:
+        """Fetch and rebase local commits onto the remote branch."""
+        if not self._fetch():
+            return False
+        upstream = f"refs/remotes/origin/{self.branch()}"
+        if not self.repo.ref_exists(upstream):
+            return True
+        if not self.repo.has_commits():
+            self.repo.run("reset", "--quiet", "--hard", upstream)
+            return True
+        result = self.repo.run("rebase", "--quiet", "--autostash", upstream, check=False)
+        if result.returncode != 0:
+            self.repo.run("rebase", "--abort", check=False)
+            raise CoordError(
+                "could not rebase the state clone onto the remote, rebase aborted: "
+                + _last_line(result.stderr or result.stdout)
+            )
+        return True
+
+    def _ahead_of(self, upstream: str) -> int:
+        return int(self.repo.out("rev-list", "--count", f"{upstream}..HEAD").strip() or 0)
+
+    def _deliver(self, always_fetch: bool = False) -> bool:
+        """Push local commits, rebasing and retrying while others push first."""
+        branch = self.branch()
+        upstream = f"refs/remotes/origin/{branch}"
+        if always_fetch and not self._integrate():
+            return False
+        for attempt in range(PUSH_ATTEMPTS):
+            if self.repo.ref_exists(upstream) and self._ahead_of(upstream) == 0:
+                return False  # nothing of ours is missing from the remote
+            result = self.repo.run(
+                "push", "--porcelain", "--quiet", "origin", f"HEAD:refs/heads/{branch}", check=False
+            )
+            if result.returncode == 0:
+                # Record what the remote now has without another round trip.
+                self.repo.run("update-ref", upstream, "HEAD")
+                return True
+            if "[rejected]" not in result.stdout and "[remote rejected]" not in result.stdout:
+                self._note(
+                    "remote unreachable, commit kept in the state clone for the next sync: "
+                    + _last_line(result.stderr)
+                )
+                return False
+            # Someone pushed first: take their commits and try again, with a
+            # growing random pause so that many Yodas do not retry in step.
+            time.sleep(random.uniform(0, 0.05 * (2**attempt)))
+            if not self._integrate():
+                return False
+        raise CoordError(f"the remote kept moving; gave up pushing after {PUSH_ATTEMPTS} tries")
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else "no message"
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    temporary = path.with_name(f".{path.name}.tmp")
+    with open(temporary, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    temporary.replace(path)
+
+
+__all__ = ["GitError", "Outcome", "State"]

@@ -13,10 +13,11 @@ import os
 import re
 import shlex
 import socket
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Mapping, Optional
+from typing import Callable, Optional
 
 from coord.errors import UsageError
 

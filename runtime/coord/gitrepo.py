@@ -13,9 +13,10 @@ import fcntl
 import os
 import subprocess
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Optional
 
 from coord.errors import CoordError
 
@@ -143,8 +144,7 @@ class Repo:
         released by the kernel if the process dies, so it never goes stale.
         """
         lock_path = self.git_dir() / "coord.lock"
-        handle = open(lock_path, "a+")
-        try:
+        with open(lock_path, "a+") as handle:
             deadline = time.monotonic() + wait
             while True:
                 try:
@@ -160,8 +160,6 @@ class Repo:
                         ) from None
                     time.sleep(0.02)
             yield
-        finally:
-            handle.close()
 
 
 def open_clone(path: Path, identity: Optional[tuple[str, str]] = None) -> Repo:

@@ -21,7 +21,6 @@ from coord.claims import (
     ClaimFileError,
     LogEvent,
     format_event,
-    new_event_id,
     parse_claims,
     read_claim_dir,
     render_claims,

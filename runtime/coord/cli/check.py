@@ -7,11 +7,10 @@ import json
 from datetime import datetime
 from typing import Optional
 
-from coord.claims import Claim
+from coord.claims import Claim, read_claim_dir
 from coord.cli import common
 from coord.config import Config, format_time
 from coord.gitrepo import open_clone
-from coord.claims import read_claim_dir
 from coord.textline import escape
 
 NAME = "check"

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
-from support.yodas import Team
+from support.yodas import ROOT, Team
+
+# Unit tests import the runtime's modules directly, as the hooks do on a host.
+sys.path.insert(0, str(ROOT / "runtime"))
 
 pytest_plugins = ["support.fixtures"]
 

@@ -47,6 +47,7 @@ class Repo:
 
     def __init__(self, path: Path, identity: Optional[tuple[str, str]] = None):
         self.path = Path(path)
+        self._git_dir: Optional[Path] = None
         # Plain C messages so that the few outputs parsed here look the same
         # everywhere; no prompt may ever wait for a password on a timer.
         self._env = dict(os.environ)
@@ -98,18 +99,13 @@ class Repo:
         return self.run(*args, **kwargs).stdout
 
     def git_dir(self) -> Path:
-        return Path(self.out("rev-parse", "--absolute-git-dir").strip())
+        if self._git_dir is None:
+            self._git_dir = Path(self.out("rev-parse", "--absolute-git-dir").strip())
+        return self._git_dir
 
     def head_branch(self) -> Optional[str]:
         result = self.run("symbolic-ref", "--quiet", "--short", "HEAD", check=False)
         return result.stdout.strip() or None
-
-    def has_commits(self) -> bool:
-        return self.run("rev-parse", "--verify", "--quiet", "HEAD", check=False).returncode == 0
-
-    def ref_exists(self, ref: str) -> bool:
-        result = self.run("rev-parse", "--verify", "--quiet", ref + "^{commit}", check=False)
-        return result.returncode == 0
 
     def operation_in_progress(self) -> Optional[str]:
         """Name the rebase, merge or cherry-pick left unfinished, if any."""

@@ -148,8 +148,6 @@ def commit_matches(
     coordination folder are coord's own bookkeeping and are left out: the
     claims they carry are compared above.
     """
-    if not repo.run("for-each-ref", "--count=1", "refs/remotes", check=True).stdout.strip():
-        return []
     cutoff = int(since.timestamp())
     output = repo.out(
         "log",

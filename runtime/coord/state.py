@@ -29,7 +29,8 @@ from coord.config import Config
 from coord.errors import CoordError
 from coord.gitrepo import GitError, Repo, open_clone
 
-PUSH_ATTEMPTS = 8
+PUSH_ATTEMPTS = 20
+BACKOFF_CAP_SECONDS = 2.0
 
 # A .gitattributes line that makes every concurrent append to the log merge
 # cleanly: git's union driver keeps the lines of both sides.
@@ -56,6 +57,8 @@ class State:
         self.claims_dir = self.root / "claims"
         self.log_path = self.root / "log.md"
         self._pending_warnings: list[str] = []
+        self._branch: Optional[str] = None
+        self._checked_out: Optional[str] = None
 
     # -- reading ---------------------------------------------------------
 
@@ -75,10 +78,24 @@ class State:
             raise CoordError(f"{path} is damaged ({error}); fix or delete it") from None
 
     def branch(self) -> str:
-        branch = self.config.branch or self.repo.head_branch()
-        if not branch:
-            raise CoordError(f"{self.config.state} is on a detached HEAD; set COORD_BRANCH")
-        return branch
+        if self._branch is None:
+            self._checked_out = self.repo.head_branch()
+            self._branch = self.config.branch or self._checked_out
+            if not self._branch:
+                raise CoordError(f"{self.config.state} is on a detached HEAD; set COORD_BRANCH")
+        return self._branch
+
+    def _tips(self) -> tuple[Optional[str], Optional[str]]:
+        """The commits of my branch and of its remote-tracking ref (None when missing)."""
+        branch = self.branch()
+        local, remote = f"refs/heads/{branch}", f"refs/remotes/origin/{branch}"
+        found = dict(
+            line.split(" ", 1)[::-1]
+            for line in self.repo.out(
+                "for-each-ref", "--format=%(objectname) %(refname)", local, remote
+            ).splitlines()
+        )
+        return found.get(local), found.get(remote)
 
     # -- writing ---------------------------------------------------------
 
@@ -88,11 +105,12 @@ class State:
         if aborted:
             self._note(f"aborted an unfinished {aborted} left in {self.config.state}")
         branch = self.branch()
-        if self.repo.head_branch() != branch:
+        if self._checked_out != branch:
             # The branch may exist locally, only on the remote (checkout makes a
             # tracking branch), or nowhere yet (start it here).
             if self.repo.run("checkout", "--quiet", branch, check=False).returncode != 0:
                 self.repo.run("checkout", "--quiet", "-b", branch)
+            self._checked_out = branch
         self.claims_dir.mkdir(parents=True, exist_ok=True)
         attributes = self.root / ".gitattributes"
         if not attributes.exists():
@@ -177,10 +195,11 @@ class State:
         """Fetch and rebase local commits onto the remote branch."""
         if not self._fetch():
             return False
-        upstream = f"refs/remotes/origin/{self.branch()}"
-        if not self.repo.ref_exists(upstream):
+        local, remote = self._tips()
+        if remote is None or local == remote:
             return True
-        if not self.repo.has_commits():
+        upstream = f"refs/remotes/origin/{self.branch()}"
+        if local is None:
             self.repo.run("reset", "--quiet", "--hard", upstream)
             return True
         result = self.repo.run("rebase", "--quiet", "--autostash", upstream, check=False)
@@ -192,24 +211,21 @@ class State:
             )
         return True
 
-    def _ahead_of(self, upstream: str) -> int:
-        return int(self.repo.out("rev-list", "--count", f"{upstream}..HEAD").strip() or 0)
-
     def _deliver(self, always_fetch: bool = False) -> bool:
         """Push local commits, rebasing and retrying while others push first."""
         branch = self.branch()
-        upstream = f"refs/remotes/origin/{branch}"
-        if always_fetch and not self._integrate():
-            return False
-        for attempt in range(PUSH_ATTEMPTS):
-            if self.repo.ref_exists(upstream) and self._ahead_of(upstream) == 0:
+        if always_fetch:
+            if not self._integrate():
+                return False
+            local, remote = self._tips()
+            if local is None or local == remote:
                 return False  # nothing of ours is missing from the remote
+        for attempt in range(PUSH_ATTEMPTS):
             result = self.repo.run(
                 "push", "--porcelain", "--quiet", "origin", f"HEAD:refs/heads/{branch}", check=False
             )
             if result.returncode == 0:
-                # Record what the remote now has without another round trip.
-                self.repo.run("update-ref", upstream, "HEAD")
+                # git has moved refs/remotes/origin/<branch> along with the push.
                 return True
             if "[rejected]" not in result.stdout and "[remote rejected]" not in result.stdout:
                 self._note(
@@ -217,12 +233,16 @@ class State:
                     + _last_line(result.stderr)
                 )
                 return False
-            # Someone pushed first: take their commits and try again, with a
-            # growing random pause so that many Yodas do not retry in step.
-            time.sleep(random.uniform(0, 0.05 * (2**attempt)))
+            # Someone pushed first: take their commits and try again, after a
+            # random pause that grows, so that many Yodas do not retry in step.
+            time.sleep(random.uniform(0, min(BACKOFF_CAP_SECONDS, 0.05 * 2**attempt)))
             if not self._integrate():
                 return False
-        raise CoordError(f"the remote kept moving; gave up pushing after {PUSH_ATTEMPTS} tries")
+        self._note(
+            f"the remote kept moving during {PUSH_ATTEMPTS} tries; commit kept in the state"
+            " clone for the next sync"
+        )
+        return False
 
 
 def _last_line(text: str) -> str:

@@ -108,7 +108,15 @@ class Team:
         self.root = root
         self.remote = root / "remote.git"
         env = hermetic_env(root)
-        git("init", "--quiet", "--bare", "--initial-branch=main", str(self.remote), cwd=root, env=env)
+        git(
+            "init",
+            "--quiet",
+            "--bare",
+            "--initial-branch=main",
+            str(self.remote),
+            cwd=root,
+            env=env,
+        )
         self.yodas: dict[str, Yoda] = {}
 
     def yoda(self, name: str, **extra_env: str) -> Yoda:

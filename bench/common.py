@@ -1,0 +1,81 @@
+"""Helpers shared by the benchmark scripts: timing, statistics, hermetic git."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = ROOT / "runtime" / "bin"
+sys.path.insert(0, str(ROOT / "runtime"))
+
+# The interpreter that runs the commands; by default the one running the
+# benchmark, so that a version manager's shim does not add its own start-up.
+PYTHON = os.environ.get("COORD_BENCH_PYTHON") or sys.executable
+
+
+def hermetic_env(home: Path, **extra: str) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("COORD_")}
+    env.pop("YODA_ID", None)
+    env.update(
+        HOME=str(home),
+        GIT_CONFIG_NOSYSTEM="1",
+        GIT_CONFIG_GLOBAL=str(home / ".gitconfig"),
+        GIT_AUTHOR_NAME="Bench",
+        GIT_AUTHOR_EMAIL="bench@example.invalid",
+        GIT_COMMITTER_NAME="Bench",
+        GIT_COMMITTER_EMAIL="bench@example.invalid",
+        **extra,
+    )
+    return env
+
+
+def run(argv: list, env: dict, cwd: Path = None, input: str = None) -> str:
+    result = subprocess.run(
+        [str(arg) for arg in argv], env=env, cwd=cwd, input=input, capture_output=True, text=True
+    )
+    if result.returncode != 0:
+        raise SystemExit(f"{' '.join(map(str, argv))} failed: {result.stderr.strip()}")
+    return result.stdout
+
+
+def coord(command: str, *args: str) -> list[str]:
+    return [PYTHON, str(BIN / f"coord-{command}"), *args]
+
+
+def timed(action: Callable[[], object], runs: int, warmup: int = 2) -> list[float]:
+    """Seconds taken by each of *runs* calls of *action*, after *warmup* untimed ones."""
+    for _ in range(warmup):
+        action()
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        action()
+        samples.append(time.perf_counter() - started)
+    return samples
+
+
+def percentile(samples: list[float], fraction: float) -> float:
+    ordered = sorted(samples)
+    index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def report(name: str, samples: list[float], target: float = None) -> dict:
+    median = statistics.median(samples)
+    p95 = percentile(samples, 0.95)
+    verdict = ""
+    if target is not None:
+        verdict = f"  target median < {target * 1000:.0f} ms: " + (
+            "met" if median < target else "MISSED"
+        )
+    print(
+        f"{name:<52} n={len(samples):<4} median {median * 1000:7.1f} ms"
+        f"  p95 {p95 * 1000:7.1f} ms{verdict}"
+    )
+    return {"name": name, "median_s": median, "p95_s": p95, "n": len(samples)}

@@ -30,6 +30,10 @@ def hermetic_env(home: Path, **extra: str) -> dict[str, str]:
         GIT_AUTHOR_EMAIL="bench@example.invalid",
         GIT_COMMITTER_NAME="Bench",
         GIT_COMMITTER_EMAIL="bench@example.invalid",
+        # Keep every ssh call on this machine: the hub is a folder here unless
+        # a benchmark points COORD_HUB at its loopback sshd.
+        COORD_HUB="local",
+        COORD_HUB_DIR=str(home / "hub"),
         **extra,
     )
     return env

@@ -39,6 +39,10 @@ def hermetic_env(home: Path) -> dict[str, str]:
         GIT_COMMITTER_EMAIL="author@example.invalid",
         LC_ALL="C.UTF-8",
         PYTHONDONTWRITEBYTECODE="1",
+        # The default hub name would send ssh (and a DNS query) off this
+        # machine; tests that want a real hub point these at the loopback sshd.
+        COORD_HUB="local",
+        COORD_HUB_DIR=str(home / "hub"),
     )
     return env
 

@@ -7,6 +7,7 @@ import json
 from datetime import datetime
 from typing import Optional
 
+from coord import presence
 from coord.claims import Claim, read_claim_dir
 from coord.cli import common
 from coord.config import Config, format_time
@@ -21,7 +22,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = common.parser(
         NAME,
         "List every claim in the state clone: owner, topic, paths, age and TTL.\n"
-        "[expired] marks a claim past its TTL, [stale] one past twice its TTL.\n"
+        "[expired] marks a claim past its TTL, [stale] one past twice its TTL,\n"
+        "[holder dead] one whose holder's heartbeats stopped (it may be taken over).\n"
         "Reads local files only; coord-sync keeps them current.",
     )
     parser.add_argument("--mine", action="store_true", help="only my own claims")
@@ -68,6 +70,12 @@ def survey(config: Config, mine_only: bool = False) -> dict:
                 {"yoda": claim_file.yoda, "file": str(claim_file.path), "error": claim_file.error}
             )
         claims += [claim_record(claim, now, config.yoda_id) for claim in claim_file.claims]
+    # Whether each holder is alive, from the mirror's presence snapshot (local,
+    # never the network): a DEAD holder's claim may be taken over.
+    states = presence.local_states(config, now)
+    for record in claims:
+        record["presence"] = states.get(record["yoda"])
+        record["holder_dead"] = record["presence"] == presence.DEAD
     claims.sort(key=lambda record: (record["claimed_at"], record["yoda"]))
     return {
         "version": JSON_VERSION,
@@ -82,6 +90,8 @@ def _table(document: dict) -> list[str]:
     rows = []
     for record in document["claims"]:
         marks = " [stale]" if record["stale"] else " [expired]" if record["expired"] else ""
+        if record.get("holder_dead"):
+            marks += " [holder dead]"
         paths = ", ".join(escape(path) for path in record["paths"]) or "-"
         topic = escape(record["topic"])
         if len(topic) > 60:

@@ -7,6 +7,7 @@ import sys
 from datetime import datetime
 from typing import Optional
 
+from coord import pokes
 from coord.claims import (
     Claim,
     LogEvent,
@@ -116,6 +117,10 @@ def claim(args: argparse.Namespace, config: Config) -> int:
     )
     for warning in outcome.warnings:
         common.warn(NAME, warning)
+    # Tell the hub at once, so other hosts' mirrors sync now, not at their next timer.
+    told = pokes.send_best_effort(config, "CLAIM", [pokes.commit_text(outcome.commit, topic)])
+    if told:
+        common.warn(NAME, told)
     print(f"claimed {escape(topic)[:80]!s} for {ttl} min ({outcome.commit[:10]})")
     return 0
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Optional
 
+from coord import pokes
 from coord.claims import LogEvent, check_note, new_event_id
 from coord.cli import common
 from coord.config import Config
@@ -61,6 +62,11 @@ def release(args: argparse.Namespace, config: Config) -> int:
     outcome = state.change(keep, events, f"release: {subject}")
     for warning in outcome.warnings:
         common.warn(NAME, warning)
+    # Tell the hub at once, so other hosts' mirrors sync now, not at their next timer.
+    texts = [pokes.commit_text(outcome.commit, event.text) for event in events]
+    told = pokes.send_best_effort(config, "RELEASE", texts)
+    if told:
+        common.warn(NAME, told)
     for claim in closing:
         print(f"released {escape(claim.topic)[:80]} ({outcome.commit[:10]})")
     return 0

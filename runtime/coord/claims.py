@@ -25,13 +25,12 @@ description is in ``docs/protocols/claim.md``.
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Optional
 
 from coord.config import format_time, parse_time, validate_id
 from coord.errors import UsageError
+from coord.record import record
 from coord.textline import escape, unescape
 
 TTL_MAX_MINUTES = 7 * 24 * 60
@@ -44,14 +43,14 @@ class ClaimFileError(ValueError):
     """A claim file that does not follow the format (edited by hand, damaged)."""
 
 
-@dataclass
+@record
 class Claim:
     yoda: str
     topic: str
     ttl_minutes: int
     claimed_at: datetime
     host: str
-    paths: list[str] = field(default_factory=list)
+    paths: tuple[str, ...] = ()
     note: str = ""
 
     def expires_at(self) -> datetime:
@@ -127,7 +126,7 @@ def parse_claims(yoda: str, text: str) -> list[Claim]:
         raise ClaimFileError(f"the first line is not '# Claims of {yoda}'")
 
     claims: list[Claim] = []
-    current: Optional[dict] = None
+    current: dict | None = None
 
     def finish(number: int) -> None:
         if current is None:
@@ -142,7 +141,7 @@ def parse_claims(yoda: str, text: str) -> list[Claim]:
                 ttl_minutes=current["ttl"],
                 claimed_at=current["claimed"],
                 host=current["host"],
-                paths=current["paths"],
+                paths=tuple(current["paths"]),
                 note=current.get("note", ""),
             )
         )
@@ -176,14 +175,14 @@ def parse_claims(yoda: str, text: str) -> list[Claim]:
     return claims
 
 
-@dataclass
+@record
 class ClaimFile:
     """What reading one ``claims/*.md`` file gave: claims, or why it could not."""
 
     yoda: str
     path: Path
     claims: list[Claim]
-    error: Optional[str] = None
+    error: str | None = None
 
 
 def read_claim_dir(claims_dir: Path) -> list[ClaimFile]:
@@ -206,7 +205,7 @@ def read_claim_dir(claims_dir: Path) -> list[ClaimFile]:
     return results
 
 
-@dataclass(frozen=True)
+@record
 class LogEvent:
     time: datetime
     yoda: str
@@ -229,7 +228,7 @@ def format_event(event: LogEvent) -> str:
     )
 
 
-def parse_event(line: str) -> Optional[LogEvent]:
+def parse_event(line: str) -> LogEvent | None:
     """Parse one log line; None for headers, blank lines and anything else."""
     if not line.startswith("- "):
         return None

@@ -12,14 +12,12 @@ import configparser
 import os
 import re
 import shlex
-import socket
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Optional
 
 from coord.errors import UsageError
+from coord.record import record
 
 ID_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
 ID_MAX_LENGTH = 64
@@ -94,18 +92,18 @@ def format_time(moment: datetime) -> str:
 
 
 def _default_id() -> str:
-    short = socket.gethostname().split(".")[0]
+    short = os.uname().nodename.split(".")[0]
     if short and ID_PATTERN.fullmatch(short) and len(short) <= ID_MAX_LENGTH:
         return short
     return f"yoda-{os.getpid()}"
 
 
-@dataclass(frozen=True)
+@record
 class Config:
     yoda_id: str
     host: str
     state: Path
-    branch: Optional[str]
+    branch: str | None
     coord_dir: str
     force: bool
     scan_hours: float
@@ -121,7 +119,7 @@ class Config:
         return self.clock()
 
 
-def load(environ: Optional[Mapping[str, str]] = None) -> Config:
+def load(environ: Mapping[str, str] | None = None) -> Config:
     """Build the configuration from the environment and the config file."""
     env = os.environ if environ is None else environ
     home = Path(env.get("HOME") or Path.home())
@@ -170,7 +168,7 @@ def load(environ: Optional[Mapping[str, str]] = None) -> Config:
 
     return Config(
         yoda_id=yoda_id,
-        host=socket.gethostname().split(".")[0] or "unknown",
+        host=os.uname().nodename.split(".")[0] or "unknown",
         state=Path(setting("COORD_STATE") or data_home / "coord" / "state").expanduser(),
         branch=setting("COORD_BRANCH") or None,
         coord_dir=coord_dir,

@@ -16,7 +16,6 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Optional
 
 from coord.errors import CoordError
 
@@ -45,9 +44,9 @@ def _first_message(stderr: str) -> str:
 class Repo:
     """A git work tree that coord owns, such as the state clone."""
 
-    def __init__(self, path: Path, identity: Optional[tuple[str, str]] = None):
+    def __init__(self, path: Path, identity: tuple[str, str] | None = None):
         self.path = Path(path)
-        self._git_dir: Optional[Path] = None
+        self._git_dir: Path | None = None
         # Plain C messages so that the few outputs parsed here look the same
         # everywhere; no prompt may ever wait for a password on a timer.
         self._env = dict(os.environ)
@@ -68,7 +67,7 @@ class Repo:
         self,
         *args: str,
         check: bool = True,
-        input: Optional[str] = None,
+        input: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
     ) -> subprocess.CompletedProcess:
         argv = ["git", "-C", str(self.path), *args]
@@ -103,11 +102,11 @@ class Repo:
             self._git_dir = Path(self.out("rev-parse", "--absolute-git-dir").strip())
         return self._git_dir
 
-    def head_branch(self) -> Optional[str]:
+    def head_branch(self) -> str | None:
         result = self.run("symbolic-ref", "--quiet", "--short", "HEAD", check=False)
         return result.stdout.strip() or None
 
-    def operation_in_progress(self) -> Optional[str]:
+    def operation_in_progress(self) -> str | None:
         """Name the rebase, merge or cherry-pick left unfinished, if any."""
         git_dir = self.git_dir()
         for marker, name in (
@@ -120,7 +119,7 @@ class Repo:
                 return name
         return None
 
-    def abort_unfinished(self) -> Optional[str]:
+    def abort_unfinished(self) -> str | None:
         """Abort whatever operation a killed process left behind; say which."""
         name = self.operation_in_progress()
         if name:
@@ -158,7 +157,7 @@ class Repo:
             yield
 
 
-def open_clone(path: Path, identity: Optional[tuple[str, str]] = None) -> Repo:
+def open_clone(path: Path, identity: tuple[str, str] | None = None) -> Repo:
     """Return the state clone at *path*, or explain how to create it."""
     if not (Path(path) / ".git").exists():
         raise CoordError(

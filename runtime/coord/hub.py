@@ -20,12 +20,11 @@ import shlex
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Callable, Optional
+from collections.abc import Callable, Iterator
 
 from coord.config import Config
 from coord.errors import CoordError, UsageError
+from coord.record import record
 
 CONNECT_TIMEOUT = 5  # seconds for ssh to reach the hub and log in
 COMMAND_TIMEOUT = 10.0  # seconds for a whole short operation, connection included
@@ -403,7 +402,7 @@ def run(
     return result.stdout
 
 
-@dataclass(frozen=True)
+@record
 class Position:
     """Where poke.log ended after an append: a byte offset and the file's identity."""
 
@@ -450,7 +449,7 @@ def select_kinds(config: Config, kinds: list[str], **kwargs) -> list[bytes]:
     return split_lines(run(config, "select", ",".join(kinds), **kwargs))
 
 
-@dataclass
+@record
 class Batch:
     """Whole lines read from poke.log, starting at byte *start* of the log *log_id*.
 
@@ -477,11 +476,11 @@ class Follower:
         config: Config,
         offset: int = 0,
         log_id: str = "",
-        back_lines: Optional[int] = None,
+        back_lines: int | None = None,
         skip_heartbeats: bool = False,
         persistent: bool = False,
         retry_max: float = RETRY_MAX,
-        warn: Optional[Callable[[str], None]] = None,
+        warn: Callable[[str], None] | None = None,
     ):
         self.config = config
         self.offset = offset
@@ -495,7 +494,7 @@ class Follower:
         self.warn = warn or (lambda message: None)
         self.connected = False
 
-    def batches(self, deadline: Optional[float] = None) -> Iterator[Batch]:
+    def batches(self, deadline: float | None = None) -> Iterator[Batch]:
         """Yield batches until *deadline* (a time.monotonic() value), or forever."""
         failures = 0
         while deadline is None or time.monotonic() < deadline:
@@ -531,7 +530,7 @@ class Follower:
             "1" if self.skip_heartbeats else "0",
         )
 
-    def _connection(self, deadline: Optional[float]) -> Iterator[Batch]:
+    def _connection(self, deadline: float | None) -> Iterator[Batch]:
         argv = self._argv()
         try:
             # stdin stays open and unused: the hub side ends as soon as it closes.

@@ -18,15 +18,17 @@ import fcntl
 import json
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
 
 from coord.config import Config, parse_time
 from coord.errors import CoordError, UsageError
+from coord.record import record
 from coord.textline import escape, unescape
 
+# Only type checkers read this import: the transport is loaded by the
+# functions that send, so that readers of the mirror (the hooks) never load it.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from coord.hub import Batch, Position
 
@@ -35,7 +37,7 @@ KIND_CHARACTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ_")
 TEXT_MAX_CHARACTERS = 20_000
 
 
-@dataclass(frozen=True)
+@record
 class Poke:
     time: datetime
     yoda: str
@@ -52,7 +54,7 @@ def format_poke(poke: Poke) -> str:
     return f"{format_poke_time(poke.time)} {poke.yoda} {poke.kind} {escape(poke.text)}\n"
 
 
-def parse_poke(line: str) -> Optional[Poke]:
+def parse_poke(line: str) -> Poke | None:
     """Parse one poke line; None for anything that is not one (a torn last line)."""
     if not line.endswith("\n"):
         return None
@@ -135,7 +137,7 @@ def send(config: Config, kind: str, texts: Iterable[str], **kwargs) -> Position:
     return hub.append(config, encode(new_poke(config, kind, text) for text in texts), **kwargs)
 
 
-def send_best_effort(config: Config, kind: str, texts: Iterable[str]) -> Optional[str]:
+def send_best_effort(config: Config, kind: str, texts: Iterable[str]) -> str | None:
     """Send pokes that only speed things up; say what went wrong, or None.
 
     An unreachable hub is normal (on a train, the hub rebooting): the durable
@@ -153,7 +155,7 @@ def send_best_effort(config: Config, kind: str, texts: Iterable[str]) -> Optiona
     return None
 
 
-def commit_text(commit: Optional[str], text: str) -> str:
+def commit_text(commit: str | None, text: str) -> str:
     """The text of a CLAIM or RELEASE poke: the commit that carries it, then the topic."""
     return f"{commit or '-'} {text}"
 
@@ -184,8 +186,8 @@ class Mirror:
         self.size = 0
         self.base = 0
         self.log_id = ""
-        self._fd: Optional[int] = None
-        self._lock: Optional[int] = None
+        self._fd: int | None = None
+        self._lock: int | None = None
 
     def open(self) -> None:
         try:

@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Optional
 
 from coord.config import ID_MAX_LENGTH, ID_PATTERN, Config, parse_time
 from coord.pokes import Poke, format_poke_time, parse_poke
+from coord.record import record
 
 LIVE = "LIVE"
 STALE = "STALE"
@@ -35,7 +34,7 @@ HEARTBEAT_KINDS = ("HB", "LEFT")
 SNAPSHOT_VERSION = 1
 
 
-@dataclass(frozen=True)
+@record
 class Heartbeat:
     """The last sign of life of one Yoda."""
 
@@ -53,7 +52,7 @@ def heartbeat_text(host: str, doing: list[str]) -> str:
     )
 
 
-def from_poke(poke: Poke) -> Optional[Heartbeat]:
+def from_poke(poke: Poke) -> Heartbeat | None:
     """The heartbeat an HB or LEFT poke carries; None for other pokes or a damaged text."""
     if poke.kind not in HEARTBEAT_KINDS:
         return None
@@ -71,7 +70,7 @@ def from_poke(poke: Poke) -> Optional[Heartbeat]:
     return Heartbeat(poke.yoda, poke.time, host, topics, poke.kind == "LEFT")
 
 
-def from_line(line: str) -> Optional[Heartbeat]:
+def from_line(line: str) -> Heartbeat | None:
     """The heartbeat of one poke line (a hub record is one such line)."""
     poke = parse_poke(line)
     return from_poke(poke) if poke is not None else None
@@ -95,7 +94,7 @@ def classify(
     return DEAD
 
 
-def state_of(config: Config, record: Heartbeat, now: Optional[datetime] = None) -> str:
+def state_of(config: Config, record: Heartbeat, now: datetime | None = None) -> str:
     """:func:`classify` with the thresholds of *config* (COORD_LIVE/STALE_SECONDS)."""
     moment = config.now() if now is None else now
     return classify(record, moment, config.live_seconds, config.stale_seconds)
@@ -115,7 +114,7 @@ def to_json(record: Heartbeat) -> dict:
     }
 
 
-def _from_json(yoda: str, fields: dict) -> Optional[Heartbeat]:
+def _from_json(yoda: str, fields: dict) -> Heartbeat | None:
     try:
         moment = parse_time(fields["time"])
         doing = tuple(str(topic) for topic in fields.get("doing", []))
@@ -152,7 +151,7 @@ def read_local(config: Config) -> dict[str, Heartbeat]:
     return records
 
 
-def local_states(config: Config, now: Optional[datetime] = None) -> dict[str, str]:
+def local_states(config: Config, now: datetime | None = None) -> dict[str, str]:
     """LIVE/STALE/DEAD/LEFT of every Yoda in the local snapshot."""
     moment = config.now() if now is None else now
     return {yoda: state_of(config, record, moment) for yoda, record in read_local(config).items()}

@@ -20,13 +20,12 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Optional
 
 from coord.config import Config, format_time, parse_time
 from coord.errors import UsageError
 from coord.pokes import Poke, parse_poke
+from coord.record import record
 
 CALL_ID = re.compile(r"[0-9a-f]{8}")
 EXPECT_MAX = 1000
@@ -35,7 +34,7 @@ _DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*(s|m|h)?")
 _UNITS = {"s": 1, "m": 60, "h": 3600, None: 1}
 
 
-@dataclass(frozen=True)
+@record
 class Call:
     call_id: str
     yoda: str  # who called
@@ -45,7 +44,7 @@ class Call:
     topic: str
 
 
-@dataclass(frozen=True)
+@record
 class Checkin:
     call_id: str
     yoda: str
@@ -53,12 +52,12 @@ class Checkin:
     note: str
 
 
-@dataclass
 class Attendance:
     """One call and its answers: the last note of each Yoda, in the order they first answered."""
 
-    call: Call
-    answers: dict[str, Checkin] = field(default_factory=dict)
+    def __init__(self, call: Call):
+        self.call = call
+        self.answers: dict[str, Checkin] = {}
 
     def others(self) -> list[Checkin]:
         """Answers that count: everyone's but the caller's own."""
@@ -100,7 +99,7 @@ def format_call_text(call_id: str, expect: int, deadline: datetime, topic: str) 
     return f"{check_call_id(call_id)} {int(expect)} {format_time(deadline)} {topic}"
 
 
-def parse_call_text(text: str) -> Optional[tuple[str, int, datetime, str]]:
+def parse_call_text(text: str) -> tuple[str, int, datetime, str] | None:
     """(call id, expected answers, deadline, topic), or None for anything else."""
     parts = text.split(" ", 3)
     if len(parts) < 3 or not CALL_ID.fullmatch(parts[0]) or not parts[1].isdigit():
@@ -118,7 +117,7 @@ def format_checkin_text(call_id: str, note: str) -> str:
     return f"{check_call_id(call_id)} {note}"
 
 
-def parse_checkin_text(text: str) -> Optional[tuple[str, str]]:
+def parse_checkin_text(text: str) -> tuple[str, str] | None:
     """(call id, note), or None."""
     call_id, _, note = text.partition(" ")
     if not CALL_ID.fullmatch(call_id):
@@ -126,7 +125,7 @@ def parse_checkin_text(text: str) -> Optional[tuple[str, str]]:
     return call_id, note
 
 
-def call_of(poke: Poke) -> Optional[Call]:
+def call_of(poke: Poke) -> Call | None:
     if poke.kind != "CALL":
         return None
     parsed = parse_call_text(poke.text)
@@ -136,7 +135,7 @@ def call_of(poke: Poke) -> Optional[Call]:
     return Call(call_id, poke.yoda, poke.time, expect, deadline, topic)
 
 
-def checkin_of(poke: Poke) -> Optional[Checkin]:
+def checkin_of(poke: Poke) -> Checkin | None:
     if poke.kind != "CHECKIN":
         return None
     parsed = parse_checkin_text(poke.text)

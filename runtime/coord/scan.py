@@ -13,12 +13,11 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Optional
 
 from coord.claims import Claim
 from coord.gitrepo import Repo
+from coord.record import record
 
 # Words too common to say that two topics are about the same thing.
 STOP_WORDS = frozenset(
@@ -80,7 +79,7 @@ def globs_overlap(first: str, second: str) -> bool:
     return _covers_below(_parts(a), _parts(b)) or _covers_below(_parts(b), _parts(a))
 
 
-def path_under(path: str, globs: Iterable[str]) -> Optional[str]:
+def path_under(path: str, globs: Iterable[str]) -> str | None:
     """The first glob that covers the file *path*, if any."""
     file_parts = _parts(path)
     for glob in globs:
@@ -92,7 +91,7 @@ def path_under(path: str, globs: Iterable[str]) -> Optional[str]:
     return None
 
 
-@dataclass(frozen=True)
+@record
 class Match:
     """One reason a new claim collides, worded for the person who typed it."""
 
@@ -162,8 +161,8 @@ def commit_matches(
     own_prefix = coord_dir.rstrip("/") + "/"
     found = []
     seen = set()
-    for record in output.split(_RECORD)[1:]:
-        fields = record.split(_FIELD)
+    for entry in output.split(_RECORD)[1:]:
+        fields = entry.split(_FIELD)
         if len(fields) < 7:
             continue
         sha, author, stamp, trailer, subject, body, names = fields[:7]

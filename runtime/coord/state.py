@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import random
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
 
 from coord.claims import (
     LOG_HEADER,
@@ -28,6 +26,7 @@ from coord.claims import (
 from coord.config import Config
 from coord.errors import CoordError
 from coord.gitrepo import GitError, Repo, open_clone
+from coord.record import record
 
 PUSH_ATTEMPTS = 20
 BACKOFF_CAP_SECONDS = 2.0
@@ -37,13 +36,13 @@ BACKOFF_CAP_SECONDS = 2.0
 LOG_ATTRIBUTES = "log.md merge=union\n"
 
 
-@dataclass
+@record
 class Outcome:
     """What a change to the state did, for the command to report."""
 
-    commit: Optional[str] = None
+    commit: str | None = None
     pushed: bool = False
-    warnings: list[str] = field(default_factory=list)
+    warnings: tuple[str, ...] = ()
 
 
 class State:
@@ -57,8 +56,8 @@ class State:
         self.claims_dir = self.root / "claims"
         self.log_path = self.root / "log.md"
         self._pending_warnings: list[str] = []
-        self._branch: Optional[str] = None
-        self._checked_out: Optional[str] = None
+        self._branch: str | None = None
+        self._checked_out: str | None = None
 
     # -- reading ---------------------------------------------------------
 
@@ -85,7 +84,7 @@ class State:
                 raise CoordError(f"{self.config.state} is on a detached HEAD; set COORD_BRANCH")
         return self._branch
 
-    def _tips(self) -> tuple[Optional[str], Optional[str]]:
+    def _tips(self) -> tuple[str | None, str | None]:
         """The commits of my branch and of its remote-tracking ref (None when missing)."""
         branch = self.branch()
         local, remote = f"refs/heads/{branch}", f"refs/remotes/origin/{branch}"
@@ -135,7 +134,7 @@ class State:
 
     def change(
         self,
-        claims: Optional[list[Claim]],
+        claims: list[Claim] | None,
         events: list[LogEvent],
         message: str,
     ) -> Outcome:

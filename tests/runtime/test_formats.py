@@ -48,7 +48,7 @@ def test_unescape_leaves_a_stray_backslash():
 def test_claim_file_round_trips(text):
     when = datetime(2026, 12, 3, 16, 47, 5, tzinfo=timezone.utc)
     claims = [
-        Claim("mac-1", text, 90, when, "host-a", ["src/auth/**", "a b/c.py"], note=text),
+        Claim("mac-1", text, 90, when, "host-a", ("src/auth/**", "a b/c.py"), note=text),
         Claim("mac-1", "second", 5, when, "host-a"),
     ]
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from typing import Optional
 
 from coord import __version__
 
@@ -43,7 +42,7 @@ def _usage() -> str:
     return "\n".join(lines)
 
 
-def run_named(name: str, argv: Optional[list[str]] = None) -> int:
+def run_named(name: str, argv: list[str] | None = None) -> int:
     if name not in COMMANDS:
         print(f"coord: unknown command {name!r}; see 'coord --help'", file=sys.stderr)
         return 2
@@ -51,7 +50,7 @@ def run_named(name: str, argv: Optional[list[str]] = None) -> int:
     return module.main(argv)
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``coord`` program and of every ``coord-*`` link to it."""
     args = sys.argv[1:] if argv is None else argv
     program = os.path.basename(sys.argv[0]) if argv is None else "coord"

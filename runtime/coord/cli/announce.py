@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from typing import Optional
 
 from coord import hub, pokes
 from coord.cli import common
@@ -41,5 +40,5 @@ def announce(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     return common.run(NAME, build_parser, announce, argv)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from typing import Optional
 
 from coord import hub, pokes, rollcall
 from coord.claims import LogEvent, check_topic
@@ -104,5 +103,5 @@ def call(args: argparse.Namespace, config: Config) -> int:
     return EXIT_TIMEOUT
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     return common.run(NAME, build_parser, call, argv)

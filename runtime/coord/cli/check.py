@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 from datetime import datetime
-from typing import Optional
 
 from coord import presence
 from coord.claims import Claim, read_claim_dir
@@ -119,5 +118,5 @@ def check(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     return common.run(NAME, build_parser, check, argv)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import datetime
-from typing import Optional
 
 from coord import pokes
 from coord.claims import (
@@ -78,7 +77,7 @@ def _confirmed() -> bool:
 def claim(args: argparse.Namespace, config: Config) -> int:
     topic = check_topic(args.topic)
     ttl = parse_ttl(args.ttl)
-    paths = [check_path_glob(glob) for glob in args.paths]
+    paths = tuple(check_path_glob(glob) for glob in args.paths)
     note = check_note(args.note)
 
     state = State(config)
@@ -125,5 +124,5 @@ def claim(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     return common.run(NAME, build_parser, claim, argv)

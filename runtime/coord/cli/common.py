@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Callable, Optional
+from collections.abc import Callable
 
 from coord import __version__, config
 from coord.errors import CoordError
@@ -39,7 +39,7 @@ def run(
     name: str,
     build_parser: Callable[[], argparse.ArgumentParser],
     action: Callable[[argparse.Namespace, config.Config], int],
-    argv: Optional[list[str]],
+    argv: list[str] | None,
 ) -> int:
     """Parse *argv*, load the configuration and run *action*, mapping failures to exit codes."""
     try:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-from typing import Optional
 
 from coord import hub, pokes, presence
 from coord.cli import common
@@ -68,5 +67,5 @@ def heartbeat(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     return common.run(NAME, build_parser, heartbeat, argv)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from typing import Optional
 
 from coord.cli import common
 from coord.config import Config
@@ -32,5 +31,5 @@ def sync(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     return common.run(NAME, build_parser, sync, argv)

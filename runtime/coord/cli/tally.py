@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Optional
 
 from coord import rollcall
 from coord.cli import common
@@ -102,5 +101,5 @@ def tally(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     return common.run(NAME, build_parser, tally, argv)

@@ -6,7 +6,6 @@ import argparse
 import signal
 import sys
 import unicodedata
-from typing import Optional
 
 from coord import hub, pokes, presence, rollcall
 from coord.cli import common
@@ -208,5 +207,5 @@ def watch(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     return common.run(NAME, build_parser, watch, argv)

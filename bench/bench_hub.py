@@ -120,8 +120,15 @@ def bench_pokes(team: Team, env: dict, count: int) -> list[dict]:
     settings = coord_config.load(alice.env)
     watcher = Watcher(bob, "--raw", "-n", "0")
     try:
-        run(alice, "announce", "warm-up")
-        watcher.wait_for(" warm-up")
+        # The watcher starts at the log's end once connected; until then a poke
+        # would land before its starting point, so repeat the first one.
+        for attempt in range(40):
+            run(alice, "announce", f"warm-up {attempt}")
+            try:
+                watcher.wait_for(" warm-up", timeout=0.5)
+                break
+            except queue.Empty:
+                continue
 
         whole, command, transport = [], [], []
         for number in range(count):
@@ -177,8 +184,14 @@ def bench_durable(team: Team, env: dict, count: int) -> list[dict]:
     run(dave, "sync")
     mirror = Watcher(dave, "--mirror")
     held = dave.state / "coordination" / "claims" / "carol.md"
+    mirrored = dave.home / ".local" / "state" / "coord" / "mirror" / "poke.log"
     try:
-        time.sleep(0.5)
+        # Wait until the mirror follows the hub, as a running service would.
+        for attempt in range(100):
+            run(carol, "announce", f"mirror warm-up {attempt}")
+            time.sleep(0.1)
+            if mirrored.exists() and "mirror warm-up" in mirrored.read_text():
+                break
         to_clone, to_check = [], []
         for number in range(count):
             topic = f"zone{number} cleanup"

@@ -19,7 +19,6 @@ Two things live here, both plain data work without any network:
 
 from __future__ import annotations
 
-import configparser
 import contextlib
 import hashlib
 import json
@@ -29,8 +28,9 @@ import shlex
 from collections.abc import Mapping
 from pathlib import Path
 
+from coord import config
 from coord.config import ID_MAX_LENGTH, ID_PATTERN
-from coord.errors import CoordError
+from coord.errors import CoordError, UsageError
 
 # -- session identity --------------------------------------------------------
 
@@ -41,25 +41,15 @@ DEFAULT_GUARD = "ask"
 _NOT_ID = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-def config_file(environ: Mapping[str, str]) -> Path:
-    """The coord configuration file, found the way :func:`coord.config.load` finds it."""
-    home = Path(environ.get("HOME") or Path.home())
-    config_home = Path(environ.get("XDG_CONFIG_HOME") or home / ".config")
-    return Path(environ.get("COORD_CONFIG") or config_home / "coord" / "config")
-
-
 def file_settings(environ: Mapping[str, str]) -> dict[str, str]:
     """The ``[coord]`` section of the configuration file; empty when it cannot be read.
 
     Hooks must never fail on a damaged file: the commands report it instead.
     """
-    parser = configparser.ConfigParser(interpolation=None)
     try:
-        with open(config_file(environ), encoding="utf-8") as handle:
-            parser.read_file(handle)
-    except (OSError, UnicodeDecodeError, configparser.Error):
+        return config.file_settings(config.config_path(environ))
+    except UsageError:
         return {}
-    return dict(parser.items("coord")) if parser.has_section("coord") else {}
 
 
 def _valid_id(value: str) -> bool:

@@ -42,7 +42,15 @@ def validate_id(value: str, what: str = "Yoda id") -> str:
     return value
 
 
-def _file_settings(path: Path) -> dict[str, str]:
+def config_path(environ: Mapping[str, str]) -> Path:
+    """The configuration file: ``COORD_CONFIG``, else ``$XDG_CONFIG_HOME/coord/config``."""
+    home = Path(environ.get("HOME") or Path.home())
+    config_home = Path(environ.get("XDG_CONFIG_HOME") or home / ".config")
+    return Path(environ.get("COORD_CONFIG") or config_home / "coord" / "config")
+
+
+def file_settings(path: Path) -> dict[str, str]:
+    """The ``[coord]`` section of the file at *path*; empty when there is no file."""
     parser = configparser.ConfigParser(interpolation=None)
     try:
         with open(path, encoding="utf-8") as handle:
@@ -123,9 +131,7 @@ def load(environ: Mapping[str, str] | None = None) -> Config:
     """Build the configuration from the environment and the config file."""
     env = os.environ if environ is None else environ
     home = Path(env.get("HOME") or Path.home())
-    config_home = Path(env.get("XDG_CONFIG_HOME") or home / ".config")
-    file_path = Path(env.get("COORD_CONFIG") or config_home / "coord" / "config")
-    from_file = _file_settings(file_path)
+    from_file = file_settings(config_path(env))
 
     def setting(env_name: str, default: str = "") -> str:
         if env_name in env:

@@ -16,8 +16,13 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
 
 from coord.claims import Claim
-from coord.gitrepo import Repo
 from coord.record import record
+
+# Only type checkers read this import: the guard hook uses the path functions
+# here and should not pay for loading the git transport.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from coord.gitrepo import Repo
 
 # Words too common to say that two topics are about the same thing.
 STOP_WORDS = frozenset(

@@ -28,6 +28,7 @@ import digest
 import hookkit
 from coord.claude import guard_mode
 from coord.scan import path_under
+from coord.textline import duration
 
 TOOLS = frozenset({"Edit", "Write", "MultiEdit", "NotebookEdit"})
 BUDGET_SECONDS = 2.0
@@ -50,7 +51,7 @@ def describe(relative: str, hits: list, states: dict, now) -> str:
         parts.append(
             f"{claim.yoda} holds {hookkit.one_line(glob, 80)} in the claim"
             f" {hookkit.one_line(claim.topic, 80)!r}"
-            f" (claimed {hookkit.duration(claim.age_seconds(now))} ago,"
+            f" (claimed {duration(claim.age_seconds(now))} ago,"
             f" TTL {claim.ttl_minutes} min; {digest.holder_state(claim.yoda, states)})"
         )
     more = f"; {len(hits) - 3} more claims" if len(hits) > 3 else ""

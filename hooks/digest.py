@@ -16,6 +16,7 @@ import hookkit
 from coord.claims import Claim, read_claim_dir
 from coord.config import format_time
 from coord.scan import globs_overlap
+from coord.textline import duration
 
 # Hard ceiling of what one hook adds to the context (Claude Code cuts at 10,000).
 CONTEXT_LIMIT = 2000
@@ -55,8 +56,8 @@ def all_claims(session: hookkit.Session) -> list[Claim]:
 def describe_claim(claim: Claim, now: datetime) -> str:
     paths = f" ({', '.join(claim.paths)})" if claim.paths else ""
     left = (claim.expires_at() - now).total_seconds()
-    timing = f"claimed {hookkit.duration(claim.age_seconds(now))} ago, " + (
-        f"{hookkit.duration(left)} left of {claim.ttl_minutes} min" if left > 0 else "expired"
+    timing = f"claimed {duration(claim.age_seconds(now))} ago, " + (
+        f"{duration(left)} left of {claim.ttl_minutes} min" if left > 0 else "expired"
     )
     return hookkit.one_line(f"{claim.topic}{paths}", 120) + f", {timing}"
 
@@ -66,7 +67,7 @@ def holder_state(yoda: str, states: dict) -> str:
     seen = states.get(yoda)
     if seen is None:
         return "no heartbeat seen"
-    return f"{seen.state}, last heartbeat {hookkit.duration(seen.age)} ago"
+    return f"{seen.state}, last heartbeat {duration(seen.age)} ago"
 
 
 def is_live(yoda: str, states: dict) -> bool:
@@ -176,7 +177,7 @@ def describe_poke(mirrored: hookkit.MirroredPoke, now: datetime) -> str:
     from coord import pokes, rollcall
 
     poke = mirrored.poke
-    age = hookkit.duration((now - poke.time).total_seconds())
+    age = duration((now - poke.time).total_seconds())
     text = poke.text
     if poke.kind in ("CLAIM", "RELEASE"):
         commit, topic = pokes.parse_commit_text(text)
@@ -226,7 +227,7 @@ def commit_lines(title: str, commits: list[hookkit.Commit], now: datetime) -> li
         return []
     lines = [title]
     for commit in commits:
-        age = hookkit.duration((now - commit.time).total_seconds())
+        age = duration((now - commit.time).total_seconds())
         subject = hookkit.one_line(commit.subject, 100)
         lines.append(
             f"- {commit.sha[:8]} {hookkit.one_line(commit.author, 40)}, {age} ago: {subject}"
@@ -256,7 +257,7 @@ def call_lines(calls: list, now: datetime) -> list[str]:
         return []
     lines = ["Open roll-calls this session has not answered:"]
     for call in calls[:4]:
-        left = hookkit.duration((call.deadline - now).total_seconds())
+        left = duration((call.deadline - now).total_seconds())
         lines.append(
             f"- call {call.call_id} by {call.yoda}: {hookkit.one_line(call.topic, 100)},"
             f" expects {call.expect} answers, closes in {left};"

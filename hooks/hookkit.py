@@ -492,18 +492,6 @@ def presence(session: Session) -> dict[str, Presence]:
 # -- wording ----------------------------------------------------------------------------
 
 
-def duration(seconds: float) -> str:
-    """A short span of time, rounded down: 40 s, 25 min, 150 min, 3 h, 2 d."""
-    seconds = max(0, int(seconds))
-    if seconds < 90:
-        return f"{seconds} s"
-    if seconds < 3 * 3600:
-        return f"{seconds // 60} min"
-    if seconds < 48 * 3600:
-        return f"{seconds // 3600} h"
-    return f"{seconds // 86400} d"
-
-
 def one_line(text: str, width: int = 160) -> str:
     """*text* escaped onto one line (coord's escapes) and cut to *width* characters."""
     from coord.textline import escape

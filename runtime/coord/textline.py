@@ -1,4 +1,4 @@
-"""Escaping that keeps any text on one line and gives it back exactly.
+"""Text for one line: escaping that gives any text back exactly, and short durations.
 
 Text typed by users (topics, notes, pokes) is stored verbatim in line-oriented
 files. A backslash, newline, tab, carriage return or any other control or line
@@ -48,3 +48,15 @@ def unescape(line: str) -> str:
         return chr(int(byte or wide, 16))
 
     return _ESCAPE_SEQUENCE.sub(replace, line)
+
+
+def duration(seconds: float) -> str:
+    """A span of time for people, rounded down: 40 s, 25 min, 150 min, 3 h, 2 d."""
+    seconds = max(0, int(seconds))
+    if seconds < 90:
+        return f"{seconds} s"
+    if seconds < 3 * 3600:
+        return f"{seconds // 60} min"
+    if seconds < 48 * 3600:
+        return f"{seconds // 3600} h"
+    return f"{seconds // 86400} d"

@@ -11,7 +11,7 @@ from coord.claims import Claim, read_claim_dir
 from coord.cli import common
 from coord.config import Config, format_time
 from coord.gitrepo import open_clone
-from coord.textline import escape
+from coord.textline import duration, escape
 
 NAME = "check"
 JSON_VERSION = 1
@@ -28,15 +28,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--mine", action="store_true", help="only my own claims")
     parser.add_argument("--json", action="store_true", help="print the documented JSON shape")
     return parser
-
-
-def _duration(seconds: float) -> str:
-    minutes = int(seconds // 60)
-    if minutes < 120:
-        return f"{minutes}m"
-    if minutes < 48 * 60:
-        return f"{minutes // 60}h"
-    return f"{minutes // (24 * 60)}d"
 
 
 def claim_record(claim: Claim, now: datetime, me: str) -> dict:
@@ -95,8 +86,8 @@ def _table(document: dict) -> list[str]:
         topic = escape(record["topic"])
         if len(topic) > 60:
             topic = topic[:57] + "..."
-        age = _duration(record["age_seconds"])
-        rows.append((record["yoda"], topic, paths, f"{age}/{record['ttl_minutes']}m" + marks))
+        age = duration(record["age_seconds"])
+        rows.append((record["yoda"], topic, paths, f"{age} of {record['ttl_minutes']} min" + marks))
     lines = []
     if rows:
         widths = [max(len(row[column]) for row in rows) for column in range(3)]

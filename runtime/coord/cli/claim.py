@@ -21,7 +21,7 @@ from coord.config import Config
 from coord.errors import CollisionRefused
 from coord.scan import Match, claim_matches, commit_matches, default_since
 from coord.state import State
-from coord.textline import escape
+from coord.textline import duration, escape
 
 NAME = "claim"
 
@@ -46,21 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _age(moment: datetime, now: datetime) -> str:
-    seconds = max(0, int((now - moment).total_seconds()))
-    if seconds < 90:
-        return f"{seconds} s ago"
-    if seconds < 90 * 60:
-        return f"{seconds // 60} min ago"
-    return f"{seconds // 3600} h ago"
-
-
 def _report(matches: list[Match], now: datetime) -> None:
     print(f"coord-{NAME}: this topic may already be taken:", file=sys.stderr)
     for match in matches:
+        age = duration((now - match.when).total_seconds())
         print(
-            f"  {match.who}: {escape(match.what)[:120]}, {_age(match.when, now)} ({match.why})",
-            file=sys.stderr,
+            f"  {match.who}: {escape(match.what)[:120]}, {age} ago ({match.why})", file=sys.stderr
         )
 
 

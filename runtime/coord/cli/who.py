@@ -9,7 +9,7 @@ from datetime import datetime
 from coord import hub, presence
 from coord.cli import common
 from coord.config import Config, format_time
-from coord.textline import escape
+from coord.textline import duration, escape
 
 NAME = "who"
 JSON_VERSION = 1
@@ -29,17 +29,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--live", action="store_true", help="only the LIVE Yodas")
     parser.add_argument("--json", action="store_true", help="print the documented JSON shape")
     return parser
-
-
-def _age(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    if seconds < 120:
-        return f"{seconds} s ago"
-    if seconds < 120 * 60:
-        return f"{seconds // 60} min ago"
-    if seconds < 48 * 3600:
-        return f"{seconds // 3600} h ago"
-    return f"{seconds // 86400} d ago"
 
 
 def entry(config: Config, record: presence.Heartbeat, now: datetime) -> dict:
@@ -77,7 +66,9 @@ def _table(entries: list[dict]) -> list[str]:
         if len(what) > 70:
             what = what[:67] + "..."
         host = escape(item["host"])
-        rows.append((item["yoda"], item["state"], _age(item["age_seconds"]), host, what))
+        rows.append(
+            (item["yoda"], item["state"], duration(item["age_seconds"]) + " ago", host, what)
+        )
     header = ("YODA", "STATE", "LAST SEEN", "HOST", "DOING")
     widths = [max(len(row[column]) for row in [header, *rows]) for column in range(4)]
     return [

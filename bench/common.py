@@ -13,6 +13,9 @@ from typing import Callable
 ROOT = Path(__file__).resolve().parents[1]
 BIN = ROOT / "runtime" / "bin"
 sys.path.insert(0, str(ROOT / "runtime"))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from support.yodas import hermetic_env as _test_env  # noqa: E402
 
 # The interpreter that runs the commands; by default the one running the
 # benchmark, so that a version manager's shim does not add its own start-up.
@@ -20,22 +23,10 @@ PYTHON = os.environ.get("COORD_BENCH_PYTHON") or sys.executable
 
 
 def hermetic_env(home: Path, **extra: str) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("COORD_")}
-    env.pop("YODA_ID", None)
-    env.update(
-        HOME=str(home),
-        GIT_CONFIG_NOSYSTEM="1",
-        GIT_CONFIG_GLOBAL=str(home / ".gitconfig"),
-        GIT_AUTHOR_NAME="Bench",
-        GIT_AUTHOR_EMAIL="bench@example.invalid",
-        GIT_COMMITTER_NAME="Bench",
-        GIT_COMMITTER_EMAIL="bench@example.invalid",
-        # Keep every ssh call on this machine: the hub is a folder here unless
-        # a benchmark points COORD_HUB at its loopback sshd.
-        COORD_HUB="local",
-        COORD_HUB_DIR=str(home / "hub"),
-        **extra,
-    )
+    """The tests' hermetic environment (private HOME, no system git config, a
+    fixed author, the hub as a local folder), plus *extra*."""
+    env = _test_env(home)
+    env.update(extra)
     return env
 
 

@@ -16,7 +16,7 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from common import PYTHON, coord, hermetic_env, report, run, timed
+from common import PYTHON, compile_runtime, coord, hermetic_env, report, run, timed
 from coord.claims import Claim, render_claims
 
 HISTORY = 10_000
@@ -91,6 +91,7 @@ def main() -> None:
     args = parser.parse_args()
 
     print(f"interpreter: {PYTHON}")
+    compile_runtime()
     with tempfile.TemporaryDirectory(prefix="coord-bench-") as scratch:
         root = Path(scratch)
 

@@ -34,13 +34,15 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "runtime"))
 
+from common import PYTHON, compile_runtime  # noqa: E402
 from coord import config as coord_config  # noqa: E402
 from coord import hub, pokes, presence  # noqa: E402
 from support.loopback import Loopback  # noqa: E402
-from support.yodas import BIN, PYTHON, Team  # noqa: E402
+from support.yodas import BIN, Team  # noqa: E402
 
 # What the shell design this replaces was quoted at, in seconds.
 ORIGINAL_POKE = (1.0, 2.0)
@@ -179,6 +181,14 @@ def bench_pokes(team: Team, env: dict, count: int) -> list[dict]:
     return results
 
 
+def _text_of(path: Path) -> str:
+    """The file's text, or nothing while git is replacing it."""
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        return ""
+
+
 def bench_durable(team: Team, env: dict, count: int) -> list[dict]:
     carol, dave = team.yoda("carol", **env), team.yoda("dave", **env)
     run(dave, "sync")
@@ -197,7 +207,7 @@ def bench_durable(team: Team, env: dict, count: int) -> list[dict]:
             topic = f"zone{number} cleanup"
             started = time.perf_counter()
             run(carol, "claim", topic, "60")
-            while not (held.exists() and topic in held.read_text()):
+            while topic not in _text_of(held):
                 if time.perf_counter() - started > 60:
                     raise SystemExit("the claim never reached the other clone")
                 time.sleep(0.002)
@@ -249,6 +259,8 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args()
 
+    print(f"interpreter: {PYTHON}")
+    compile_runtime()
     workdir = Path(tempfile.mkdtemp(prefix="bench-hub-"))
     fleet = Loopback()
     try:

@@ -17,9 +17,25 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from support.yodas import hermetic_env as _test_env  # noqa: E402
 
-# The interpreter that runs the commands; by default the one running the
-# benchmark, so that a version manager's shim does not add its own start-up.
-PYTHON = os.environ.get("COORD_BENCH_PYTHON") or sys.executable
+# The interpreter that runs the commands: the system's python3, as on a host
+# (macOS and Debian both have /usr/bin/python3), else the one running the
+# benchmark; never a version manager's shim, which adds its own start-up.
+PYTHON = os.environ.get("COORD_BENCH_PYTHON") or (
+    "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+)
+
+
+def compile_runtime() -> None:
+    """Byte-compile the runtime and hooks for PYTHON, as their first run on a host does.
+
+    Without it every command of a fresh checkout would compile its modules
+    again, since the tests' environment tells Python not to write bytecode.
+    """
+    subprocess.run(
+        [PYTHON, "-m", "compileall", "-q", str(ROOT / "runtime"), str(ROOT / "hooks")],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
 
 
 def hermetic_env(home: Path, **extra: str) -> dict[str, str]:

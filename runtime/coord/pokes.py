@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import json
 import os
 from collections.abc import Iterable
 from datetime import datetime, timezone
@@ -212,7 +211,7 @@ class Mirror:
         self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
         self.size = self._repair()
         try:
-            state = json.loads(self.state_path.read_text(encoding="utf-8"))
+            state = _json().loads(self.state_path.read_text(encoding="utf-8"))
             self.base, self.log_id = int(state["base"]), str(state["log_id"])
         except (OSError, ValueError, KeyError, TypeError):
             self.base, self.log_id = 0, ""
@@ -249,7 +248,7 @@ class Mirror:
             # here on, hub offsets count from the current end of the mirror.
             self.base, self.log_id = self.size - batch.start, batch.log_id
             _write_atomically(
-                self.state_path, json.dumps({"log_id": self.log_id, "base": self.base}) + "\n"
+                self.state_path, _json().dumps({"log_id": self.log_id, "base": self.base}) + "\n"
             )
         data = b"".join(batch.lines)
         written = 0
@@ -289,3 +288,11 @@ def _write_atomically(path: Path, text: str) -> None:
     with open(temporary, "w", encoding="utf-8") as handle:
         handle.write(text)
     os.replace(temporary, path)
+
+
+def _json():
+    """The json module, imported on first use: only the mirror needs it, and
+    every coord-announce would otherwise pay for the import."""
+    import json
+
+    return json

@@ -6,6 +6,7 @@ import os
 import socket
 import stat
 import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -295,3 +296,42 @@ def test_the_hub_is_local_by_name_or_by_this_hosts_name(setting, local, tmp_path
 
     assert hub.is_local(settings) is local
     assert (hub.command(settings, "records")[0] == "ssh") is not local
+
+
+GOOD_LINE = b"2026-12-03T16:47:05.123Z alice POKE hello there\n"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"2026-12-3T16:47:05.123Z alice POKE short date\n",
+        b"2026-12-03 16:47:05.123Z alice POKE no T\n",
+        b"2026-12-03T16:47:05.123 alice POKE no Z\n",
+        b"2026-12-03T16:47:05.123Z ../up POKE bad id\n",
+        b"2026-12-03T16:47:05.123Z .hidden POKE bad id\n",
+        b"2026-12-03T16:47:05.123Z alice poke lower-case kind\n",
+        b"2026-12-03T16:47:05.123Z alice POKE,,HB empty kind\n",
+        b"2026-12-03T16:47:05.123Z alice POKE bell \x07 inside\n",
+        b"2026-12-03T16:47:05.123Z alice POKE no newline",
+        b"2026-12-03T16:47:05.123Z alice\n",
+        GOOD_LINE + b"garbage after a good line\n",
+    ],
+)
+def test_the_hub_program_appends_only_poke_lines(tmp_path, data):
+    """The program on the hub checks every line itself; a bad batch changes nothing."""
+    from coord.hub import HUB_PROGRAM
+
+    def append(payload):
+        return subprocess.run(
+            [sys.executable, "-I", "-S", "-c", HUB_PROGRAM, "append", str(tmp_path)],
+            input=payload,
+            capture_output=True,
+        )
+
+    accepted = append(GOOD_LINE)
+    refused = append(data)
+
+    assert accepted.returncode == 0, accepted.stderr
+    assert refused.returncode == 3
+    assert b"refused" in refused.stderr
+    assert (tmp_path / "poke.log").read_bytes() == GOOD_LINE

@@ -20,12 +20,37 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: {message}; see '{self.prog} --help'\n")
 
 
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """argparse's formatter, given the terminal's width directly.
+
+    Left to itself it asks shutil, and importing shutil (with bz2 and lzma)
+    costs every command a few milliseconds, help or not: argparse builds a
+    formatter for each argument it adds.
+    """
+
+    def __init__(self, prog: str, **kwargs):
+        if kwargs.get("width") is None:
+            kwargs["width"] = _columns() - 2
+        super().__init__(prog, **kwargs)
+
+
+def _columns() -> int:
+    try:
+        return int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        pass
+    try:
+        return os.get_terminal_size(sys.__stdout__.fileno()).columns
+    except (AttributeError, ValueError, OSError):
+        return 80
+
+
 def parser(name: str, description: str, epilog: str = EPILOG) -> argparse.ArgumentParser:
     result = _Parser(
         prog=f"coord-{name}",
         description=description,
         epilog=epilog,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_Formatter,
     )
     result.add_argument("--version", action="version", version=f"coord {__version__}")
     return result

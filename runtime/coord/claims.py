@@ -24,7 +24,7 @@ description is in ``docs/protocols/claim.md``.
 
 from __future__ import annotations
 
-import secrets
+import os
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -218,7 +218,9 @@ LOG_HEADER = "# Coordination log\n\nOne event per line: time, Yoda, event, event
 
 
 def new_event_id() -> str:
-    return secrets.token_hex(4)
+    # The kernel's random bytes, as secrets.token_hex uses, without importing
+    # secrets (and random, hashlib, base64 with it) into every command.
+    return os.urandom(4).hex()
 
 
 def format_event(event: LogEvent) -> str:

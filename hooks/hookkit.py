@@ -162,7 +162,7 @@ def open_session(event: Mapping, environ: Mapping[str, str] | None = None) -> Se
     yoda_id = claude.session_yoda_id(session_id, environ, settings)
     env = dict(environ)
     env["YODA_ID"] = yoda_id
-    loaded = config.load(env)
+    loaded = config.load(env, settings)
     cwd = event.get("cwd")
     if not isinstance(cwd, str) or not os.path.isabs(cwd):
         cwd = environ.get("CLAUDE_PROJECT_DIR") or os.getcwd()

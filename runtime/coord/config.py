@@ -127,11 +127,18 @@ class Config:
         return self.clock()
 
 
-def load(environ: Mapping[str, str] | None = None) -> Config:
-    """Build the configuration from the environment and the config file."""
+def load(
+    environ: Mapping[str, str] | None = None, from_file: Mapping[str, str] | None = None
+) -> Config:
+    """Build the configuration from the environment and the config file.
+
+    *from_file* is the file's ``[coord]`` section when the caller has read it
+    already (the hooks do, to derive a session's id); otherwise it is read here.
+    """
     env = os.environ if environ is None else environ
     home = Path(env.get("HOME") or Path.home())
-    from_file = file_settings(config_path(env))
+    if from_file is None:
+        from_file = file_settings(config_path(env))
 
     def setting(env_name: str, default: str = "") -> str:
         if env_name in env:

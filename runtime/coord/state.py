@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from coord.claims import (
@@ -34,6 +35,16 @@ BACKOFF_CAP_SECONDS = 2.0
 # A .gitattributes line that makes every concurrent append to the log merge
 # cleanly: git's union driver keeps the lines of both sides.
 LOG_ATTRIBUTES = "log.md merge=union\n"
+
+
+@record
+class Change:
+    """What a command writes: my claims (None leaves them as they are), the
+    events to append to the log, and the commit message."""
+
+    claims: list[Claim] | None
+    events: list[LogEvent]
+    message: str
 
 
 @record
@@ -132,23 +143,27 @@ class State:
         taken, self._pending_warnings = self._pending_warnings, []
         return taken
 
-    def change(
-        self,
-        claims: list[Claim] | None,
-        events: list[LogEvent],
-        message: str,
-    ) -> Outcome:
-        """Write my claims (None leaves them) and append *events*, commit, push."""
+    def change(self, plan: Callable[[list[Claim]], Change | None]) -> Outcome | None:
+        """Commit and push what *plan* decides, given my claims as they are now.
+
+        *plan* runs under the lock, so two commands of the same Yoda (two
+        claims typed at once) each see the other's claim instead of writing
+        back a list that has just gone stale. It returns None when there is
+        nothing to do; no commit is made then.
+        """
         with self.repo.locked():
             self._prepare()
+            change = plan(self.my_claims())
+            if change is None:
+                return None
             mine = self.claims_dir / f"{self.config.yoda_id}.md"
-            if claims is not None:
-                if claims:
-                    _write_atomically(mine, render_claims(self.config.yoda_id, claims))
+            if change.claims is not None:
+                if change.claims:
+                    _write_atomically(mine, render_claims(self.config.yoda_id, change.claims))
                 elif mine.exists():
                     mine.unlink()
             with open(self.log_path, "a", encoding="utf-8") as log:
-                log.write("".join(format_event(event) for event in events))
+                log.write("".join(format_event(event) for event in change.events))
             self.repo.run("add", "--all", "--", self.config.coord_dir)
             trailer = f"Coord-Yoda: {self.config.yoda_id}"
             self.repo.run(
@@ -157,13 +172,13 @@ class State:
                 "--no-verify",
                 "--allow-empty",
                 "-m",
-                message,
+                change.message,
                 "-m",
                 trailer,
             )
             commit = self.repo.out("rev-parse", "HEAD").strip()
             pushed = self._deliver()
-        return Outcome(commit, pushed, self.take_warnings())
+        return Outcome(commit, pushed, tuple(self.take_warnings()))
 
     def sync(self) -> Outcome:
         """Fetch, rebase onto the remote, push what has not reached it."""
@@ -181,7 +196,11 @@ class State:
     # -- the delivery loop -------------------------------------------------
 
     def _fetch(self) -> bool:
-        result = self.repo.run("fetch", "--quiet", "--prune", "origin", check=False)
+        try:
+            result = self.repo.run("fetch", "--quiet", "--prune", "origin", check=False)
+        except GitError as error:  # it took too long: a stalled link
+            self._note(f"remote unreachable, changes kept in the state clone: {error}")
+            return False
         if result.returncode != 0:
             self._note(
                 "remote unreachable, changes kept in the state clone for the next sync: "
@@ -220,9 +239,18 @@ class State:
             if local is None or local == remote:
                 return False  # nothing of ours is missing from the remote
         for attempt in range(PUSH_ATTEMPTS):
-            result = self.repo.run(
-                "push", "--porcelain", "--quiet", "origin", f"HEAD:refs/heads/{branch}", check=False
-            )
+            try:
+                result = self.repo.run(
+                    "push",
+                    "--porcelain",
+                    "--quiet",
+                    "origin",
+                    f"HEAD:refs/heads/{branch}",
+                    check=False,
+                )
+            except GitError as error:  # it took too long: a stalled link
+                self._note(f"remote unreachable, commit kept in the state clone: {error}")
+                return False
             if result.returncode == 0:
                 # git has moved refs/remotes/origin/<branch> along with the push.
                 return True

@@ -225,3 +225,57 @@ def test_the_runtime_needs_nothing_beyond_the_standard_library():
             [PYTHON, "-I", "-S", str(program), "--help"], capture_output=True, text=True
         )
         assert helped.returncode == 0, f"{program.name}: {helped.stderr}"
+
+
+def test_claims_typed_at_once_by_one_yoda_are_all_kept(team):
+    """Each command reads my claims under the lock, so none writes back a stale list."""
+    alice = team.yoda("alice")
+    topics = [f"topic{number} area{number}" for number in range(6)]
+
+    processes = [
+        subprocess.Popen(
+            [PYTHON, str(BIN / "coord-claim"), topic, "30"],
+            env=alice.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        for topic in topics
+    ]
+    failures = [process.communicate(timeout=120)[1] for process in processes]
+
+    assert [process.returncode for process in processes] == [0] * len(topics), failures
+    held = sorted(claim["topic"] for claim in alice.check_json("--mine")["claims"])
+    assert held == sorted(topics)
+    assert len(_events(alice)) == len(topics)
+
+
+def test_bytes_that_are_not_utf8_come_back_verbatim(team):
+    alice = team.yoda("alice")
+    strict = {**alice.env, "PYTHONIOENCODING": "utf-8"}
+
+    claimed = subprocess.run(
+        [PYTHON, str(BIN / "coord-claim"), b"caf\xe9 menu", "30"],
+        env=strict,
+        capture_output=True,
+    )
+    table = subprocess.run([PYTHON, str(BIN / "coord-check")], env=strict, capture_output=True)
+    survey = subprocess.run(
+        [PYTHON, str(BIN / "coord-check"), "--json"], env=strict, capture_output=True
+    )
+
+    assert claimed.returncode == 0, claimed.stderr
+    assert survey.returncode == 0, survey.stderr
+    assert b'"topic": "caf\xe9 menu"' in survey.stdout
+    assert table.returncode == 0 and b"caf\\udce9 menu" in table.stdout  # escaped on screen
+
+
+def test_a_refusal_of_the_file_system_is_one_line(team):
+    alice = team.yoda("alice")
+
+    result = alice.run("hooks", "install", "--settings", "/proc/1/no-such/settings.json")
+
+    assert result.returncode == 1
+    assert result.stderr.startswith("coord-hooks: ")
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

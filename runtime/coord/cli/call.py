@@ -10,7 +10,7 @@ from coord.claims import LogEvent, check_topic
 from coord.cli import common
 from coord.config import Config, format_time
 from coord.errors import UsageError
-from coord.state import State
+from coord.state import Change, State
 from coord.textline import escape
 
 NAME = "call"
@@ -61,9 +61,8 @@ def call(args: argparse.Namespace, config: Config) -> int:
     print(f"call {call_id}: {escape(topic)[:80]}", flush=True)
 
     subject = topic.splitlines()[0][:60] if topic.strip() else "roll-call"
-    outcome = state.change(
-        None, [LogEvent(now, config.yoda_id, "CALL", call_id, text)], f"call: {subject}"
-    )
+    event = LogEvent(now, config.yoda_id, "CALL", call_id, text)
+    outcome = state.change(lambda held: Change(None, [event], f"call: {subject}"))
     for warning in outcome.warnings:
         common.warn(NAME, warning)
     if args.expect == 0:

@@ -20,7 +20,7 @@ from coord.cli import common
 from coord.config import Config
 from coord.errors import CollisionRefused
 from coord.scan import Match, claim_matches, commit_matches, default_since
-from coord.state import State
+from coord.state import Change, State
 from coord.textline import duration, escape
 
 NAME = "claim"
@@ -98,13 +98,15 @@ def claim(args: argparse.Namespace, config: Config) -> int:
             raise CollisionRefused("claim refused; use --force or COORD_FORCE=1 to claim anyway")
 
     new = Claim(config.yoda_id, topic, ttl, now, config.host, paths, note)
-    mine = [held for held in state.my_claims() if held.topic != topic] + [new]
+    event = LogEvent(now, config.yoda_id, "CLAIM", new_event_id(), topic)
     subject = topic.splitlines()[0][:60] if topic.strip() else "topic"
-    outcome = state.change(
-        mine,
-        [LogEvent(now, config.yoda_id, "CLAIM", new_event_id(), topic)],
-        f"claim: {subject}",
-    )
+
+    def plan(held: list[Claim]) -> Change:
+        # Claiming a topic I hold already renews it.
+        kept = [claim for claim in held if claim.topic != topic]
+        return Change(kept + [new], [event], f"claim: {subject}")
+
+    outcome = state.change(plan)
     for warning in outcome.warnings:
         common.warn(NAME, warning)
     # Tell the hub at once, so other hosts' mirrors sync now, not at their next timer.

@@ -71,6 +71,11 @@ def run(
         args = build_parser().parse_args(argv)
     except SystemExit as done:
         return done.code if isinstance(done.code, int) else 2
+    # Text a user typed with bytes that are not UTF-8 is carried as lone
+    # surrogates and stored verbatim; printing it gives the same bytes back
+    # instead of failing on a strict UTF-8 terminal.
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(errors="surrogateescape")
     try:
         return action(args, config.load())
     except CoordError as error:
@@ -85,3 +90,8 @@ def run(
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+    except OSError as error:
+        # The file system refused (disk full, a folder that cannot be made):
+        # one line, like every other failure.
+        print(f"coord-{name}: {error}", file=sys.stderr)
+        return 1

@@ -3,7 +3,8 @@
 
 Runs ``coord-heartbeat --left`` as the session's Yoda and waits for it at most
 :data:`WAIT_SECONDS`; Claude Code may end the hook sooner, so the heartbeat
-runs detached and finishes on its own. The session's memory file is removed.
+runs detached and finishes on its own. The session's memory file is removed,
+and so is its registration with this machine's heartbeat.
 Nothing is printed; exit 0 always.
 """
 
@@ -13,6 +14,7 @@ import contextlib
 import subprocess
 
 import hookkit
+from coord import presence
 
 WAIT_SECONDS = 6.0
 BUDGET_SECONDS = 8.0
@@ -23,6 +25,7 @@ def build(event: dict) -> str | None:
     if session is None:
         return None
     hookkit.Memory(session).forget()
+    hookkit.attempt(presence.forget_session, session.config, session.yoda_id)
     if not hookkit.is_set_up(session):
         return None
     child = hookkit.spawn(session, "heartbeat", "--left")

@@ -26,6 +26,7 @@ import time
 
 import digest
 import hookkit
+from coord import presence
 
 WAIT_SECONDS = 8.0
 BUDGET_SECONDS = 12.0
@@ -63,6 +64,13 @@ def forget_old_sessions(session: hookkit.Session) -> None:
                 os.unlink(entry.path)
         except OSError:
             pass
+
+
+def register(session: hookkit.Session) -> None:
+    """Let this machine's heartbeat timer keep the session live while Claude Code runs."""
+    pid = hookkit.claude_pid()
+    if pid is not None and session.yoda_id != session.host_id:
+        presence.register_session(session.config, session.yoda_id, pid)
 
 
 def wait_all(children: list, seconds: float) -> list[int | None]:
@@ -122,6 +130,7 @@ def build(event: dict) -> str | None:
         return None
     exported = hookkit.attempt(export_identity, session, default=False)
     hookkit.attempt(forget_old_sessions, session)
+    hookkit.attempt(register, session)
     with tempfile.TemporaryFile() as said:
         children = [
             hookkit.spawn(session, "sync", stderr=said),

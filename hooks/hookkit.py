@@ -227,6 +227,34 @@ def spawn(session: Session, *args: str, stderr=subprocess.DEVNULL) -> subprocess
     )
 
 
+_SHELLS = frozenset(("sh", "bash", "zsh", "dash", "ksh", "fish"))
+
+
+def _process(pid: int) -> tuple[str, int]:
+    """The command name and the parent of process *pid* (``ps`` on Linux and macOS)."""
+    result = subprocess.run(
+        ["ps", "-o", "ppid=", "-o", "comm=", "-p", str(pid)],
+        capture_output=True,
+        text=True,
+        timeout=2,
+    )
+    parent, _, name = result.stdout.strip().partition(" ")
+    return os.path.basename(name.strip()).lstrip("-"), int(parent)
+
+
+def claude_pid() -> int | None:
+    """The Claude Code process running this hook: our parent, or the parent of the
+    shell it started us through; None when that cannot be told."""
+    pid = os.getppid()
+    try:
+        name, parent = _process(pid)
+    except (OSError, ValueError, subprocess.TimeoutExpired):
+        return None
+    if name in _SHELLS:
+        pid = parent
+    return pid if pid > 1 else None
+
+
 def mark_beat(session: Session) -> None:
     """Note that this session's heartbeat was just sent."""
     stamp = Memory(session).beat_path

@@ -15,6 +15,7 @@ network. The full description is in ``docs/protocols/polling.md``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from datetime import datetime
@@ -181,3 +182,65 @@ def take_in(records: dict[str, Heartbeat], pokes: list[Poke]) -> bool:
             records[record.yoda] = record
             changed = True
     return changed
+
+
+# -- sessions that this machine's heartbeat speaks for --------------------------------
+#
+# A Claude Code session is a Yoda of its own, but it only runs code when it is
+# used: left idle for a few minutes it would turn DEAD in everyone's eyes while
+# its process is still there. So the session registers its process here when
+# it starts, and this machine's every-minute heartbeat beats for every
+# registered session whose process still runs. A session that ends says LEFT
+# and unregisters; one whose process is gone is dropped on the next beat.
+
+
+def _sessions_dir(config: Config) -> Path:
+    return config.local_state / "live-sessions"
+
+
+def register_session(config: Config, yoda_id: str, pid: int) -> None:
+    """Let this machine's heartbeat speak for *yoda_id* while process *pid* runs."""
+    if not ID_PATTERN.fullmatch(yoda_id) or len(yoda_id) > ID_MAX_LENGTH or pid <= 1:
+        raise ValueError(f"cannot register session {yoda_id!r} with process {pid}")
+    folder = _sessions_dir(config)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    temporary = folder / f".{yoda_id}.{os.getpid()}.tmp"
+    temporary.write_text(f"{pid}\n", encoding="ascii")
+    os.replace(temporary, folder / yoda_id)
+
+
+def forget_session(config: Config, yoda_id: str) -> None:
+    if ID_PATTERN.fullmatch(yoda_id):
+        with contextlib.suppress(FileNotFoundError):
+            (_sessions_dir(config) / yoda_id).unlink()
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process, but it exists
+    return True
+
+
+def live_sessions(config: Config) -> list[str]:
+    """Registered sessions whose process still runs; the others are forgotten."""
+    try:
+        entries = sorted(os.scandir(_sessions_dir(config)), key=lambda entry: entry.name)
+    except FileNotFoundError:
+        return []
+    live = []
+    for entry in entries:
+        if entry.name.startswith(".") or not ID_PATTERN.fullmatch(entry.name):
+            continue
+        try:
+            pid = int(Path(entry.path).read_text(encoding="ascii").strip())
+        except (OSError, ValueError):
+            pid = 0
+        if pid > 1 and _running(pid):
+            live.append(entry.name)
+        else:
+            forget_session(config, entry.name)
+    return live

@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import subprocess
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from coord.claude import session_yoda_id
@@ -155,3 +156,48 @@ def test_a_session_id_from_the_host_name_is_valid(tmp_path):
 
     assert validate_id(derived) == derived
     assert derived.endswith(f"-{_digits('4b1d-any-session')}")
+
+
+def _at(minutes: float) -> dict:
+    moment = datetime.now(timezone.utc) + timedelta(minutes=minutes)
+    return {"COORD_NOW": moment.strftime("%Y-%m-%dT%H:%M:%SZ")}
+
+
+def test_the_machine_heartbeat_keeps_an_open_idle_session_live(team, claude_code, project):
+    bob = team.yoda("bob")
+    _configure(bob, "[coord]\nyoda_id = bob\n")
+    claude = claude_code(bob)
+    claude.cwd = project
+    session = "5d1e-idle-session"
+    session_id = f"bob-{_digits(session)}"
+    claude.run("SessionStart", session=session, source="startup")
+    registered = bob.home / ".local" / "state" / "coord" / "live-sessions" / session_id
+
+    # Ten idle minutes later the machine's timer beats, for the session too.
+    bob.ok("heartbeat", env=_at(10))
+    beaten = json.loads(bob.ok("who", "--json", env=_at(10.5)).stdout)
+    was_registered = registered.exists()
+    claude.run("SessionEnd", session=session, reason="prompt_input_exit")
+
+    assert was_registered and not registered.exists()
+    states = {entry["yoda"]: entry["state"] for entry in beaten["yodas"]}
+    assert states[session_id] == "LIVE"
+    assert states["bob"] == "LIVE"
+
+
+def test_a_session_whose_process_is_gone_is_dropped(team):
+    from coord import config as coord_config
+    from coord import presence
+
+    bob = team.yoda("bob")
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    settings = coord_config.load(bob.env)
+    presence.register_session(settings, "bob-000000", gone.pid)
+    presence.register_session(settings, "bob-111111", os.getpid())
+
+    bob.ok("heartbeat")
+    seen = {entry["yoda"] for entry in json.loads(bob.ok("who", "--json").stdout)["yodas"]}
+
+    assert seen == {"bob", "bob-111111"}
+    assert presence.live_sessions(settings) == ["bob-111111"]

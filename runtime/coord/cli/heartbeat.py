@@ -25,7 +25,9 @@ def build_parser() -> argparse.ArgumentParser:
         "this host and the topics of my active claims (idle when none), which also\n"
         "becomes my record for coord-who. With --left, a LEFT poke instead: I left\n"
         "cleanly, so coord-who shows LEFT rather than DEAD. One ssh call, bounded in\n"
-        "time. After a delivery, the line is kept in <local state>/heartbeat.",
+        "time. After a delivery, the line is kept in <local state>/heartbeat.\n"
+        "A plain heartbeat also beats for this machine's Claude Code sessions that\n"
+        "are still open (registered by their SessionStart hook), one call each.",
         EPILOG,
     )
     parser.add_argument("--left", action="store_true", help="say that this Yoda left cleanly")
@@ -46,13 +48,24 @@ def stamp_path(config: Config):
     return config.local_state / "heartbeat"
 
 
-def heartbeat(args: argparse.Namespace, config: Config) -> int:
-    topics = [] if args.left else doing(config)
-    kind = "LEFT" if args.left else "HB"
+def _beat(config: Config, kind: str) -> bytes:
+    """Send one heartbeat of *kind* for ``config.yoda_id``; the line that was sent."""
+    topics = doing(config) if kind == "HB" else []
     poke = pokes.new_poke(config, kind, presence.heartbeat_text(config.host, topics))
     line = pokes.encode([poke])
+    hub.heartbeat(config, config.yoda_id, line)
+    return line
+
+
+def heartbeat(args: argparse.Namespace, config: Config) -> int:
+    sessions = [] if args.left else presence.live_sessions(config)
     try:
-        hub.heartbeat(config, config.yoda_id, line)
+        line = _beat(config, "LEFT" if args.left else "HB")
+        # This machine speaks for its Claude Code sessions that are open but
+        # idle; a session's own heartbeat (its id is among them) does not.
+        if config.yoda_id not in sessions:
+            for session in sessions:
+                _beat(config._replace(yoda_id=session), "HB")
     except hub.HubUnreachable as error:
         common.warn(NAME, f"not sent: {error}")
         return 0

@@ -36,7 +36,7 @@ RC_FILES = {"bash": ".bashrc", "zsh": ".zshrc"}
 SSH_INCLUDE = "Include ~/.ssh/coord.conf"
 # ssh reads an Include inside a Host or Match block only for that block, so the
 # line must come before the first of them.
-SSH_BLOCK_START = r"^\s*(Host|Match)\s"
+SSH_BLOCK_START = r"(?i)^\s*(Host|Match)(\s|=)"
 
 # What the runtime archive holds, and what it leaves out.
 ARCHIVE_FOLDERS = ("runtime", "hooks")

@@ -26,7 +26,8 @@ if plan.present and plan.is_yoda:
             present=False,
         )
 
-elif not plan.present:
+else:
+    # Uninstall, or a host that is no longer a Yoda.
     operations.hooks_registration(
         name="Remove the Claude Code hooks",
         program=program,

@@ -42,7 +42,8 @@ if plan.present and plan.jobs:
             reload=plist.will_change or (not job.every and plan.runtime_changed),
         )
 
-elif not plan.present:
+else:
+    # Uninstall, or a host that is no longer a Yoda: its agents go.
     for job in host.loop(jobs()):
         operations.launch_agent(
             name=f"Unload the {job.name} agent",

@@ -88,7 +88,8 @@ if plan.present and plan.jobs:
                 _sudo=True,
             )
 
-elif not plan.present:
+else:
+    # Uninstall, or a host that is no longer a Yoda: its jobs go.
     every_job = jobs()
     if ready:
         for job in host.loop(every_job):

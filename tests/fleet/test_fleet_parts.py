@@ -134,9 +134,11 @@ def test_block_edits_through_a_symlinked_rc_file(python, tmp_path):
 
 
 @pytest.mark.parametrize("python", PYTHONS)
-def test_include_below_a_host_block_is_moved_to_the_top(python, tmp_path):
+@pytest.mark.parametrize("opening", ["Host work", "host work", "Host=work", "  MATCH host work"])
+def test_include_below_a_host_block_is_moved_to_the_top(python, opening, tmp_path):
+    """ssh reads keywords in any case, and with '=' as well as a space."""
     config = tmp_path / "config"
-    config.write_text(f"Host work\n    User me\n{SSH_INCLUDE}\nHost *\n    Port 22\n")
+    config.write_text(f"{opening}\n    User me\n{SSH_INCLUDE}\nHost *\n    Port 22\n")
 
     read = edit(python, "read", str(config), SSH_INCLUDE, SSH_INCLUDE, SSH_BLOCK_START)
     edit(
@@ -151,7 +153,7 @@ def test_include_below_a_host_block_is_moved_to_the_top(python, tmp_path):
     )
 
     assert '"misplaced": true' in read.stdout
-    assert config.read_text() == f"{SSH_INCLUDE}\nHost work\n    User me\nHost *\n    Port 22\n"
+    assert config.read_text() == f"{SSH_INCLUDE}\n{opening}\n    User me\nHost *\n    Port 22\n"
 
 
 @pytest.mark.parametrize("python", PYTHONS)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import shutil
 import statistics
 import sys
@@ -24,8 +23,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "fleet")]
+sys.path[:0] = [str(ROOT / "bench"), str(ROOT / "tests"), str(ROOT / "tests" / "fleet")]
 
+from common import percentile  # noqa: E402
 from fleetkit import (  # noqa: E402
     Run,
     copy_project,
@@ -36,12 +36,6 @@ from fleetkit import (  # noqa: E402
 from support.loopback import Loopback  # noqa: E402
 
 TARGET_RATIO = 1.5
-
-
-def p95(values: list[float]) -> float:
-    """The nearest-rank 95th percentile."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
 
 
 def limits(names: list[str]) -> list[str]:
@@ -110,7 +104,7 @@ def main(argv=None) -> int:
     rows = {
         name: {
             "median": statistics.median(values),
-            "p95": p95(values),
+            "p95": percentile(values, 0.95),
             "min": min(values),
             "runs": len(values),
         }

@@ -35,7 +35,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "runtime"))
 sys.path.insert(0, str(ROOT / "hooks"))
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "bench"))
 
+from common import percentile  # noqa: E402
 from coord import config as coord_config  # noqa: E402
 from coord import presence  # noqa: E402
 from coord.claude import command_for, read_table  # noqa: E402
@@ -135,7 +137,7 @@ def measure(cases: dict, env: dict, cwd: Path, runs: int) -> dict:
 
 def summary(name: str, times: list[float]) -> dict:
     ordered = sorted(times)
-    p95 = ordered[max(0, int(round(0.95 * len(ordered))) - 1)]
+    p95 = percentile(times, 0.95)
     row = {
         "case": name,
         "runs": len(times),

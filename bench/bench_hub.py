@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "runtime"))
 
-from common import PYTHON, compile_runtime  # noqa: E402
+from common import PYTHON, compile_runtime, percentile  # noqa: E402
 from coord import config as coord_config  # noqa: E402
 from coord import hub, pokes, presence  # noqa: E402
 from support.loopback import Loopback  # noqa: E402
@@ -47,12 +47,6 @@ from support.yodas import BIN, Team  # noqa: E402
 # What the shell design this replaces was quoted at, in seconds.
 ORIGINAL_POKE = (1.0, 2.0)
 ORIGINAL_DURABLE = (30.0, 300.0)
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(share * (len(ordered) - 1))))
-    return ordered[index]
 
 
 def summary(name: str, seconds: list[float]) -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import statistics
 import subprocess
@@ -72,9 +73,9 @@ def timed(action: Callable[[], object], runs: int, warmup: int = 2) -> list[floa
 
 
 def percentile(samples: list[float], fraction: float) -> float:
+    """The nearest-rank percentile: the smallest sample at or above *fraction* of them."""
     ordered = sorted(samples)
-    index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
-    return ordered[index]
+    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
 
 
 def report(name: str, samples: list[float], target: float = None) -> dict:

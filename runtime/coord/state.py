@@ -185,7 +185,7 @@ class State:
         with self.repo.locked():
             self._prepare()
             pushed = self._deliver(always_fetch=True)
-        return Outcome(None, pushed, self.take_warnings())
+        return Outcome(None, pushed, tuple(self.take_warnings()))
 
     def refresh(self) -> bool:
         """Fetch and fast-forward without pushing; False when the remote is unreachable."""
